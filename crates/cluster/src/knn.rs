@@ -1,0 +1,97 @@
+//! Exact k-nearest neighbours under the Euclidean distance, computed block by block.
+//!
+//! A block of rows is multiplied with the whole matrix in `f32` (one GEMM), which ranks every
+//! other row by `|x|^2 + |y|^2 - 2 x.y`. That ranking can be off by rounding, so each row keeps
+//! a few more candidates than it needs, recomputes their distances exactly in `f64` and keeps
+//! the `k` smallest, ties broken by the lower row index. Memory is one block of
+//! `rows_per_block x N` scores, never `N x N`.
+//!
+//! Like scikit-learn's `kneighbors_graph(include_self=True)`, a row counts as its own nearest
+//! neighbour: the `k` neighbours of a row include the row itself.
+
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::Rows;
+
+/// Extra candidates per row that are re-ranked with exact distances.
+const EXTRA_CANDIDATES: usize = 8;
+/// Upper bound on the scores of one block, in bytes.
+const BLOCK_BYTES: usize = 256 << 20;
+
+/// The `k` nearest rows of every row (the row itself included), nearest first.
+#[derive(Clone, Debug)]
+pub struct Neighbours {
+    pub k: usize,
+    /// `n * k` row indices, row-major.
+    pub indices: Vec<usize>,
+}
+
+impl Neighbours {
+    pub fn of(&self, i: usize) -> &[usize] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+}
+
+/// Exact k-nearest neighbours of every row of `rows`; `k` is clamped to `rows.n`.
+pub fn nearest_neighbours(rows: &Rows, k: usize) -> Neighbours {
+    let (n, d) = (rows.n, rows.d);
+    let k = k.min(n);
+    let candidates = (k + EXTRA_CANDIDATES).min(n);
+    let norms: Vec<f32> =
+        (0..n).into_par_iter().map(|i| rows.row(i).iter().map(|v| v * v).sum()).collect();
+    let all = MatRef::from_row_major_slice(&rows.values, n, d);
+    let block = (BLOCK_BYTES / (4 * n.max(1))).clamp(1, 4096);
+
+    let mut indices = vec![0usize; n * k];
+    let mut scores = Mat::<f32>::zeros(block.min(n), n);
+    for start in (0..n).step_by(block) {
+        let end = (start + block).min(n);
+        let mut out = scores.as_mut().subrows_mut(0, end - start);
+        let lhs = all.subrows(start, end - start);
+        matmul_products(out.as_mut(), lhs, all);
+        let out = out.as_ref();
+        indices[start * k..end * k].par_chunks_mut(k.max(1)).enumerate().for_each(|(r, slot)| {
+            if k == 0 {
+                return;
+            }
+            let i = start + r;
+            let approx = |j: usize| norms[i] + norms[j] - 2.0 * out[(r, j)];
+            let mut order: Vec<usize> = (0..n).collect();
+            if candidates < n {
+                order.select_nth_unstable_by(candidates - 1, |&a, &b| {
+                    approx(a).total_cmp(&approx(b)).then(a.cmp(&b))
+                });
+                order.truncate(candidates);
+                if !order.contains(&i) {
+                    order.push(i);
+                }
+            }
+            let mut exact: Vec<(f64, usize)> = order
+                .into_iter()
+                .map(|j| (squared_distance(rows.row(i), rows.row(j)), j))
+                .collect();
+            exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (slot, (_, j)) in slot.iter_mut().zip(exact) {
+                *slot = j;
+            }
+        });
+    }
+    Neighbours { k, indices }
+}
+
+/// Squared Euclidean distance accumulated in `f64`.
+pub fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let t = x as f64 - y as f64;
+            t * t
+        })
+        .sum()
+}
+
+/// `out = lhs * all^T`.
+fn matmul_products(out: faer::MatMut<'_, f32>, lhs: MatRef<'_, f32>, all: MatRef<'_, f32>) {
+    faer::linalg::matmul::matmul(out, Accum::Replace, lhs, all.transpose(), 1.0, Par::rayon(0));
+}

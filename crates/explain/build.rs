@@ -1,0 +1,3 @@
+fn main() {
+    exmap_fingerprint::emit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+}
