@@ -99,6 +99,25 @@ fn quickstart_sweep_rerun_and_verify() {
     let verify = exmap(&args);
     assert!(verify.status.success(), "verify found differences");
     assert!(stdout(&verify).contains("stages reproduce bit for bit"));
+
+    // The store's summary, then a collection that keeps only the latest run's results: the
+    // sweep's extra cells go, the plain pipeline stays fully cached.
+    let status = exmap(&["status", "--store", store]);
+    assert!(status.status.success());
+    let text = stdout(&status);
+    assert!(text.contains("run records: 3"), "{text}");
+    assert!(text.contains("latest run: 0 ran"), "{text}");
+    let gc = exmap(&["gc", "--store", store, "--keep-runs", "1", "--grace-minutes", "0"]);
+    assert!(gc.status.success());
+    let text = stdout(&gc);
+    assert!(!text.contains("removed 0 results"), "the sweep's cells were not collected: {text}");
+    let after = exmap(&args_plain(store, out));
+    let rows = statuses(&after);
+    assert!(rows.iter().all(|(_, status)| status == "hit"), "{rows:?}");
+}
+
+fn args_plain<'a>(store: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec!["run", "pipelines/ci.yaml", "--store", store, "--out", out, "--threads", "2"]
 }
 
 #[test]

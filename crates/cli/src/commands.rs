@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use exmap_pipeline::{apply_overrides, build_plan, parse_pipeline, Override, Plan};
-use exmap_runner::{gc, render_dag, DagFormat, QuietObserver, RunOptions, Runner, Status, Store};
+use exmap_runner::{
+    gc, render_dag, store_status, DagFormat, QuietObserver, RunOptions, Runner, Status, Store,
+};
 use exmap_stage::{Device, Registry};
 
 use crate::progress::TerminalProgress;
@@ -23,8 +25,9 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Plan(args) => plan(&registry, &args),
         Command::Why { pipeline, stage } => why(&registry, &pipeline, &stage),
         Command::Verify(args) => verify(&registry, &args),
-        Command::Gc { store, keep_runs, pins } => {
-            collect(&registry, &store.store, keep_runs, &pins)
+        Command::Gc { store, keep_runs, pins, grace_minutes } => {
+            let grace = std::time::Duration::from_secs(60 * grace_minutes);
+            collect(&registry, &store.store, keep_runs, &pins, grace)
         }
         Command::Dag { pipeline, format } => dag(&registry, &pipeline, format),
         Command::Status { store } => status(&store.store),
@@ -181,6 +184,7 @@ fn collect(
     store_dir: &Path,
     keep_runs: usize,
     pins: &[PathBuf],
+    grace: std::time::Duration,
 ) -> Result<ExitCode> {
     let store = Store::open(store_dir)?;
     let mut pinned = BTreeSet::new();
@@ -197,14 +201,24 @@ fn collect(
             runner.dry_run(&plan)?.into_iter().filter(|e| e.status == "hit").filter_map(|e| e.key),
         );
     }
-    let summary = gc(&store, keep_runs, &pinned)?;
+    let summary = gc(&store, keep_runs, &pinned, grace)?;
     println!(
-        "kept {} results; removed {} results and {} blobs ({:.1} MiB)",
+        "kept {} results; removed {} results, {} blobs ({:.1} MiB), {} scratch folders and {} \
+         run records",
         summary.kept_actions,
         summary.removed_actions,
         summary.removed_blobs,
-        summary.removed_bytes as f64 / (1 << 20) as f64
+        summary.removed_bytes as f64 / (1 << 20) as f64,
+        summary.removed_scratch,
+        summary.removed_runs,
     );
+    if summary.young_blobs > 0 {
+        println!(
+            "left {} unreferenced blobs younger than {} minutes (see --grace-minutes)",
+            summary.young_blobs,
+            grace.as_secs() / 60
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -220,20 +234,23 @@ fn dag(registry: &Registry, args: &PipelineArgs, format: DagFormatArg) -> Result
 
 fn status(store_dir: &Path) -> Result<ExitCode> {
     let store = Store::open(store_dir)?;
-    let actions = store.actions();
-    let mut blobs = 0usize;
-    let mut bytes = 0u64;
-    for shard in std::fs::read_dir(store_dir.join("blobs"))?.flatten() {
-        for blob in std::fs::read_dir(shard.path())?.flatten() {
-            blobs += 1;
-            bytes += blob.metadata().map(|m| m.len()).unwrap_or(0);
-        }
-    }
-    let runs = std::fs::read_dir(store_dir.join("runs"))?.count();
+    let status = store_status(&store)?;
     println!("store: {}", store_dir.display());
-    println!("committed results: {}", actions.len());
-    println!("blobs: {blobs} ({:.1} MiB)", bytes as f64 / (1 << 20) as f64);
-    println!("run records: {runs}");
+    println!("committed results: {}", status.results);
+    println!("blobs: {} ({:.1} MiB)", status.blobs, status.blob_bytes as f64 / (1 << 20) as f64);
+    println!("scratch folders: {}", status.scratch_folders);
+    println!("run records: {}", status.runs);
+    if let Some(run) = &status.latest_run {
+        println!(
+            "latest run: {} ran, {} hit, {} failed, {} skipped, {:.1} s of stage time ({})",
+            run.ran,
+            run.hit,
+            run.failed,
+            run.skipped,
+            run.seconds,
+            run.record.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

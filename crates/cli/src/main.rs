@@ -58,6 +58,10 @@ enum Command {
         /// Keep everything this pipeline currently reaches (repeatable).
         #[arg(long = "pin")]
         pins: Vec<PathBuf>,
+        /// Leave unreferenced blobs younger than this many minutes (a run in progress may be
+        /// about to commit them).
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: u64,
     },
     /// Print the expanded stage graph as DOT or Mermaid.
     Dag {

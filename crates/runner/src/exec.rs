@@ -1,7 +1,7 @@
 //! Executing a plan: keys, cache hits, parallel execution, atomic commits.
 //!
-//! Nodes run level by level (a node's level is one more than its deepest input), and the
-//! nodes of a level run in parallel, at most `jobs` at once, sharing the thread budget. A
+//! A node starts as soon as every node it reads from has finished, at most `jobs` at once,
+//! each on its own thread and sharing the thread budget. A
 //! node is a hit when the store holds an action record for its key and every output blob is
 //! present with its recorded size: deciding that reads no artefact bytes. A miss first
 //! verifies its input blobs (a corrupt one is evicted and its producer re-executed), runs the
@@ -9,7 +9,8 @@
 //! no external input changed meanwhile, moves the outputs into the store and commits the
 //! action record last.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::RwLock;
 use std::time::Instant;
@@ -17,7 +18,6 @@ use std::time::Instant;
 use exmap_artefact::Digest;
 use exmap_pipeline::{Node, Plan};
 use exmap_stage::{Device, Format, Progress, Registry, StageContext};
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::external::StatCache;
@@ -129,29 +129,66 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs every node of `plan`; returns one report per node, in plan order.
+    ///
+    /// A ready queue: a node starts as soon as every node it reads from has finished, at
+    /// most `jobs` at once, each on its own thread with its own rayon pool of its share of the
+    /// thread budget. Nodes never run nested inside one another's parallel work, so a node
+    /// waiting for another's key lock (the same result reached twice in one sweep) only waits
+    /// for that node to finish.
     pub fn run(&self, plan: &Plan) -> Result<Vec<NodeReport>, RunnerError> {
-        let results: Results = RwLock::new(vec![None; plan.nodes.len()]);
-        let (record_path, record) = self.store.run_record()?;
-        let record = std::sync::Mutex::new(record);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.options.jobs.max(1))
-            .build()
-            .map_err(|e| RunnerError::Other(format!("failed to start worker threads: {e}")))?;
+        let n = plan.nodes.len();
+        let results: Results = RwLock::new(vec![None; n]);
+        let (record_path, mut record) = self.store.run_record()?;
+        let jobs = self.options.jobs.max(1);
 
-        for level in levels(plan) {
-            let threads = (self.options.threads / level.len().min(self.options.jobs.max(1))).max(1);
-            let reports: Vec<NodeReport> = pool.install(|| {
-                level.par_iter().map(|&i| self.execute(plan, i, &results, threads)).collect()
-            });
-            for (report, &i) in reports.into_iter().zip(&level) {
-                self.observer.finished(&report);
-                let line = serde_json::to_string(&report)?;
-                use std::io::Write;
-                let mut file = record.lock().expect("run record lock");
-                writeln!(file, "{line}").map_err(|e| RunnerError::io(&record_path, e))?;
-                results.write().expect("results lock")[i] = Some(report);
+        let mut waiting_on = vec![0usize; n];
+        let mut dependants = vec![Vec::new(); n];
+        for (i, node) in plan.nodes.iter().enumerate() {
+            let upstream: BTreeSet<usize> =
+                node.inputs.values().flatten().map(|b| b.node).collect();
+            waiting_on[i] = upstream.len();
+            for u in upstream {
+                dependants[u].push(i);
             }
         }
+        let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting_on[i] == 0).collect();
+        let (sender, receiver) = std::sync::mpsc::channel::<(usize, NodeReport)>();
+        std::thread::scope(|scope| -> Result<(), RunnerError> {
+            let mut running = 0usize;
+            loop {
+                while running < jobs {
+                    let Some(i) = ready.pop_front() else { break };
+                    let sharing = (running + 1 + ready.len()).min(jobs);
+                    let threads = (self.options.threads / sharing).max(1);
+                    let sender = sender.clone();
+                    let results = &results;
+                    std::thread::Builder::new()
+                        .name(format!("exmap-{}", plan.nodes[i].id))
+                        .spawn_scoped(scope, move || {
+                            let report = self.execute_in_pool(plan, i, results, threads);
+                            // The receiver outlives every node thread.
+                            let _ = sender.send((i, report));
+                        })
+                        .map_err(|e| RunnerError::Other(format!("cannot start a thread: {e}")))?;
+                    running += 1;
+                }
+                if running == 0 {
+                    return Ok(());
+                }
+                let (i, report) = receiver.recv().expect("a node thread reports before it ends");
+                running -= 1;
+                self.observer.finished(&report);
+                let line = serde_json::to_string(&report)?;
+                writeln!(record, "{line}").map_err(|e| RunnerError::io(&record_path, e))?;
+                results.write().expect("results lock")[i] = Some(report);
+                for &d in &dependants[i] {
+                    waiting_on[d] -= 1;
+                    if waiting_on[d] == 0 {
+                        ready.push_back(d);
+                    }
+                }
+            }
+        })?;
         self.stat_cache.save()?;
         let reports: Vec<NodeReport> =
             results.into_inner().expect("results lock").into_iter().flatten().collect();
@@ -159,6 +196,27 @@ impl<'a> Runner<'a> {
             self.export(plan, &reports, dir)?;
         }
         Ok(reports)
+    }
+
+    /// [`Runner::execute`] inside a rayon pool of `threads` threads, so that a stage's own
+    /// parallel work stays within its share of the budget.
+    fn execute_in_pool(
+        &self,
+        plan: &Plan,
+        index: usize,
+        results: &Results,
+        threads: usize,
+    ) -> NodeReport {
+        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            Ok(pool) => pool.install(|| self.execute(plan, index, results, threads)),
+            Err(err) => {
+                tracing::warn!(
+                    "no thread pool for `{}` ({err}); using the global one",
+                    plan.nodes[index].id
+                );
+                self.execute(plan, index, results, threads)
+            }
+        }
     }
 
     /// The key manifest of node `index`, when every input digest is known.
@@ -269,8 +327,7 @@ impl<'a> Runner<'a> {
             report.reason = format!("upstream `{upstream}` did not complete");
             return report;
         }
-        // A root span: stages that use rayon may run another node on this thread while they
-        // wait, and that node must not appear nested inside this one.
+        // A root span: the node's thread is not the run's, and no node nests in another.
         let span = tracing::info_span!(parent: None, "stage", id = %node.id, kind = %node.kind);
         let _entered = span.enter();
         match self.materialise(plan, index, results, threads, &mut report) {

@@ -15,5 +15,8 @@ pub mod store;
 
 pub use error::RunnerError;
 pub use exec::{NodeReport, Observer, QuietObserver, RunOptions, Runner, Status};
-pub use report::{gc, render_dag, DagFormat, GcSummary, PlanEntry, VerifyEntry};
+pub use report::{
+    gc, render_dag, store_status, DagFormat, GcSummary, PlanEntry, RunSummary, StoreStatus,
+    VerifyEntry,
+};
 pub use store::Store;

@@ -180,14 +180,21 @@ pub struct GcSummary {
     pub removed_actions: usize,
     pub removed_blobs: usize,
     pub removed_bytes: u64,
+    /// Blobs no kept record references that were left alone because they are younger than
+    /// the grace period (a run in progress may be about to commit them).
+    pub young_blobs: usize,
+    pub removed_scratch: usize,
+    pub removed_runs: usize,
 }
 
 /// Removes every action record not reached by the `keep_runs` most recent run records or by
-/// `pinned` keys, then every blob no kept record references, then stale scratch folders.
+/// `pinned` keys, then every blob no kept record references and older than `grace`, then the
+/// scratch folders of processes that no longer exist, then the older run records.
 pub fn gc(
     store: &Store,
     keep_runs: usize,
     pinned: &BTreeSet<Digest>,
+    grace: std::time::Duration,
 ) -> Result<GcSummary, RunnerError> {
     let runs_dir = store.root().join("runs");
     let mut runs: Vec<_> = std::fs::read_dir(&runs_dir)
@@ -217,6 +224,10 @@ pub fn gc(
             summary.removed_actions += 1;
         }
     }
+    let now = std::time::SystemTime::now();
+    let young = |meta: &std::fs::Metadata| {
+        meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age < grace)
+    };
     let blobs = store.root().join("blobs");
     for shard in std::fs::read_dir(&blobs).map_err(|e| RunnerError::io(&blobs, e))?.flatten() {
         for blob in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
@@ -224,15 +235,109 @@ pub fn gc(
             if Digest::parse(&name).is_some_and(|d| live_blobs.contains(&d)) {
                 continue;
             }
-            summary.removed_bytes += blob.metadata().map(|m| m.len()).unwrap_or(0);
-            summary.removed_blobs += 1;
-            let _ = std::fs::remove_file(blob.path());
+            let meta = blob.metadata().ok();
+            if meta.as_ref().is_some_and(young) {
+                summary.young_blobs += 1;
+                continue;
+            }
+            if std::fs::remove_file(blob.path()).is_ok() {
+                summary.removed_bytes += meta.map(|m| m.len()).unwrap_or(0);
+                summary.removed_blobs += 1;
+            }
+        }
+    }
+    let scratch = store.root().join("tmp");
+    for folder in std::fs::read_dir(&scratch).map_err(|e| RunnerError::io(&scratch, e))?.flatten() {
+        let name = folder.file_name().to_string_lossy().into_owned();
+        if scratch_owner(&name).is_some_and(process_exists) {
+            continue;
+        }
+        if std::fs::remove_dir_all(folder.path()).is_ok() {
+            summary.removed_scratch += 1;
         }
     }
     for old in runs.iter().rev().skip(keep_runs) {
-        let _ = std::fs::remove_file(old);
+        if std::fs::remove_file(old).is_ok() {
+            summary.removed_runs += 1;
+        }
     }
     Ok(summary)
+}
+
+/// What a store holds: committed results, blobs, scratch folders and the latest run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StoreStatus {
+    pub results: usize,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+    /// Scratch folders of running stages, or left by killed runs (`gc` removes those).
+    pub scratch_folders: usize,
+    pub runs: usize,
+    pub latest_run: Option<RunSummary>,
+}
+
+/// The outcome of one recorded run, counted by node status.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunSummary {
+    pub record: std::path::PathBuf,
+    pub ran: usize,
+    pub hit: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Seconds spent executing nodes, summed over the nodes.
+    pub seconds: f64,
+}
+
+/// Counts what `store` holds, reading only file metadata and the latest run record.
+pub fn store_status(store: &Store) -> Result<StoreStatus, RunnerError> {
+    let mut status = StoreStatus { results: store.actions().len(), ..Default::default() };
+    let blobs = store.root().join("blobs");
+    for shard in std::fs::read_dir(&blobs).map_err(|e| RunnerError::io(&blobs, e))?.flatten() {
+        for blob in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+            status.blobs += 1;
+            status.blob_bytes += blob.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    let scratch = store.root().join("tmp");
+    status.scratch_folders =
+        std::fs::read_dir(&scratch).map_err(|e| RunnerError::io(&scratch, e))?.count();
+    let runs_dir = store.root().join("runs");
+    let mut runs: Vec<_> = std::fs::read_dir(&runs_dir)
+        .map_err(|e| RunnerError::io(&runs_dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    status.runs = runs.len();
+    if let Some(latest) = runs.last() {
+        let text = std::fs::read_to_string(latest).map_err(|e| RunnerError::io(latest, e))?;
+        let mut summary = RunSummary { record: latest.clone(), ..Default::default() };
+        for line in text.lines() {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            match value.get("status").and_then(|s| s.as_str()) {
+                Some("ran") => summary.ran += 1,
+                Some("hit") => summary.hit += 1,
+                Some("failed") => summary.failed += 1,
+                Some("skipped") => summary.skipped += 1,
+                _ => {}
+            }
+            summary.seconds += value.get("seconds").and_then(|s| s.as_f64()).unwrap_or(0.0);
+        }
+        status.latest_run = Some(summary);
+    }
+    Ok(status)
+}
+
+/// The process id in a scratch folder's name (`<short key>-<pid>-<counter>`).
+fn scratch_owner(name: &str) -> Option<u32> {
+    name.split('-').nth(1)?.parse().ok()
+}
+
+/// Whether a process with this id is running. Where that cannot be told (no `/proc`), every
+/// process counts as running, so no scratch folder is removed.
+fn process_exists(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 /// Graph output formats.

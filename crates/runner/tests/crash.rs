@@ -1,5 +1,6 @@
-//! Killing the runner mid-stage or between blob write and commit leaves a store from which
-//! the next run succeeds, with no manual step, and re-executes the interrupted stage.
+//! The runner across processes. Killing it mid-stage or between blob write and commit leaves
+//! a store from which the next run succeeds, with no manual step, and re-executes the
+//! interrupted stage; two runner processes sharing a stage both succeed and compute it once.
 //!
 //! The runner under test runs in a child process (this test binary re-invoked on the ignored
 //! `child_runner_entry` function) so that it can be killed with SIGKILL.
@@ -115,4 +116,19 @@ fn sigkill_between_blob_write_and_commit_leaves_a_store_the_next_run_recovers_fr
     assert!(store.actions().is_empty(), "the commit point was never reached");
     assert_eq!(blob_count(&store_dir), 1, "the orphan blob is still there");
     check_recovery(dir.path());
+}
+
+#[test]
+fn two_runner_processes_sharing_a_stage_both_succeed_and_compute_it_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.yaml"), PIPELINE).unwrap();
+    let children = [spawn_child(dir.path(), None), spawn_child(dir.path(), None)];
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a concurrent run failed");
+    }
+    let executed = std::fs::read_to_string(dir.path().join("executions.log")).unwrap();
+    assert_eq!(executed.lines().collect::<Vec<_>>(), vec!["a", "b"]);
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    assert_eq!(store.actions().len(), 2);
 }

@@ -4,6 +4,7 @@ mod toy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use exmap_pipeline::{apply_overrides, build_plan, parse_pipeline, Override, Plan};
 use exmap_runner::{NodeReport, QuietObserver, RunOptions, Runner, Status, Store};
@@ -387,4 +388,107 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+#[test]
+fn gc_keeps_what_recent_runs_and_pins_reach_and_removes_the_rest() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let project = Project::new();
+    project.run(CHAIN, &["a.value=4"]);
+    project.run(CHAIN, &[]);
+    project.executed();
+    let store = Store::open(&project.path("store")).unwrap();
+    assert_eq!(store.actions().len(), 7, "four nodes, then a, b and c again");
+
+    // A killed run leaves a scratch folder named after a process that no longer exists (pid
+    // numbers stop at 2^22 on Linux).
+    let orphan = project.path("store/tmp/0123456789ab-4194399-0");
+    std::fs::create_dir_all(&orphan).unwrap();
+    let none = std::collections::BTreeSet::new();
+
+    // With a grace period nothing unreferenced is old enough: only records go.
+    let summary = exmap_runner::gc(&store, 1, &none, Duration::from_secs(3600)).unwrap();
+    assert_eq!((summary.kept_actions, summary.removed_actions), (4, 3));
+    assert_eq!((summary.removed_blobs, summary.young_blobs), (0, 3));
+    assert_eq!((summary.removed_scratch, summary.removed_runs), (1, 1));
+    assert!(!orphan.exists());
+
+    let summary = exmap_runner::gc(&store, 1, &none, Duration::ZERO).unwrap();
+    assert_eq!((summary.kept_actions, summary.removed_blobs, summary.young_blobs), (4, 3, 0));
+
+    // The latest run is intact; the collected variant recomputes what changed.
+    let again = project.run(CHAIN, &[]);
+    assert!(again.iter().all(|r| r.status == Status::Hit), "{:?}", statuses(&again));
+    project.run(CHAIN, &["a.value=4"]);
+    assert_eq!(project.executed(), vec!["a", "b", "c"]);
+
+    // A pinned key survives even when no kept run record reaches it.
+    let pinned: std::collections::BTreeSet<_> = store.actions().iter().map(|r| r.key).collect();
+    let summary = exmap_runner::gc(&store, 0, &pinned, Duration::ZERO).unwrap();
+    assert_eq!((summary.removed_actions, summary.removed_blobs), (0, 0));
+    let summary = exmap_runner::gc(&store, 0, &Default::default(), Duration::ZERO).unwrap();
+    assert_eq!(summary.kept_actions, 0);
+    assert!(store.actions().is_empty());
+    assert_eq!(exmap_runner::store_status(&store).unwrap().blobs, 0);
+}
+
+#[test]
+fn status_counts_results_blobs_and_the_latest_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let project = Project::new();
+    let store = Store::open(&project.path("store")).unwrap();
+    let empty = exmap_runner::store_status(&store).unwrap();
+    assert_eq!((empty.results, empty.blobs, empty.runs), (0, 0, 0));
+    assert!(empty.latest_run.is_none());
+
+    project.run(CHAIN, &[]);
+    let first = exmap_runner::store_status(&store).unwrap();
+    assert_eq!((first.results, first.runs, first.scratch_folders), (4, 1, 0));
+    // `a` and `side` differ in value, `b` doubles `a`, `c` scales `b`: four distinct blobs.
+    assert_eq!(first.blobs, 4);
+    assert!(first.blob_bytes > 0);
+    let latest = first.latest_run.unwrap();
+    assert_eq!((latest.ran, latest.hit, latest.failed), (4, 0, 0));
+
+    project.run(CHAIN, &[]);
+    let second = exmap_runner::store_status(&store).unwrap();
+    assert_eq!((second.results, second.runs), (4, 2));
+    let latest = second.latest_run.unwrap();
+    assert_eq!((latest.ran, latest.hit), (0, 4));
+}
+
+#[test]
+fn one_result_reached_by_several_nodes_of_a_run_is_computed_once_without_deadlock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let project = Project::new();
+    // Four nodes with one key (same kind, parameters and input), each doing parallel work
+    // while it holds the key's lock: more of them than jobs.
+    let mut pipeline = String::from("name: twins\nstages:\n  - id: a\n    uses: source\n");
+    for i in 0..4 {
+        pipeline.push_str(&format!(
+            "  - id: b{i}\n    uses: scale\n    inputs: {{ number: a }}\n    \
+             params: {{ parallel_ms: 40 }}\n"
+        ));
+    }
+    let path = project.write("pipeline.yaml", &pipeline);
+    let store = project.path("store");
+    // A detached thread, so that a deadlocked run fails the test instead of hanging it.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let registry = toy::registry(false);
+        let plan = build_plan(&parse_pipeline(&path).unwrap(), &registry).unwrap();
+        let options =
+            RunOptions { threads: 2, jobs: 2, libtorch: "test".into(), ..Default::default() };
+        let store = Store::open(&store).unwrap();
+        let _ =
+            sender.send(Runner::new(&registry, store, options, &QuietObserver).run(&plan).unwrap());
+    });
+    let reports = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run deadlocked on a key lock it already held");
+    let ran = reports.iter().filter(|r| r.status == Status::Ran).count();
+    let hit = reports.iter().filter(|r| r.status == Status::Hit).count();
+    assert_eq!((ran, hit), (2, 3), "{:?}", statuses(&reports));
+    let executed = project.executed();
+    assert_eq!(executed.iter().filter(|id| id.starts_with('b')).count(), 1, "{executed:?}");
 }

@@ -91,11 +91,14 @@ pub struct Scale;
 pub struct ScaleParams {
     pub factor: f64,
     pub round: bool,
+    /// Milliseconds of parallel work (eight rayon tasks on a pool of the stage's own, as the
+    /// real stages build) before the result.
+    pub parallel_ms: u64,
 }
 
 impl Default for ScaleParams {
     fn default() -> Self {
-        Self { factor: 2.0, round: false }
+        Self { factor: 2.0, round: false, parallel_ms: 0 }
     }
 }
 
@@ -118,6 +121,15 @@ impl Stage for Scale {
     }
     fn run(&self, params: &ScaleParams, ctx: &StageContext) -> Result<(), StageError> {
         log_execution(ctx);
+        if params.parallel_ms > 0 {
+            use rayon::prelude::*;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            pool.install(|| {
+                (0..8).into_par_iter().for_each(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(params.parallel_ms));
+                });
+            });
+        }
         let mut value = read_number(ctx.input("number")?)? * params.factor;
         if params.round {
             value = value.round();
