@@ -86,6 +86,11 @@ pub struct IngestParams {
     pub train_agreement: f64,
     /// Synthetic: share of validation and test images whose background agrees with the class.
     pub eval_agreement: f64,
+    /// Synthetic: the validation split's share instead, when set (a validation split that
+    /// keeps part of the training correlation, as CelebA's does).
+    pub val_agreement: Option<f64>,
+    /// Synthetic: probability that the object's colour comes from its class's palette.
+    pub colour_cue: f64,
     /// Synthetic: also write the generated folder (metadata.csv and PNGs) here.
     pub export_dir: Option<PathBuf>,
     /// CelebA: which files to read.
@@ -115,7 +120,9 @@ impl Default for IngestParams {
             n_val: None,
             n_test: None,
             train_agreement: spec.train_agreement,
-            eval_agreement: spec.eval_agreement,
+            eval_agreement: spec.test_agreement,
+            val_agreement: None,
+            colour_cue: spec.colour_cue,
             export_dir: None,
             celeba_dialect: CelebaDialect::Auto,
             target_attribute: "Blond_Hair".into(),
@@ -215,6 +222,8 @@ impl Stage for IngestStage {
         for (name, value) in [
             ("train_agreement", params.train_agreement),
             ("eval_agreement", params.eval_agreement),
+            ("val_agreement", params.val_agreement.unwrap_or(params.eval_agreement)),
+            ("colour_cue", params.colour_cue),
             ("correlation", params.correlation),
         ] {
             if !(0.0..=1.0).contains(&value) {
@@ -358,7 +367,9 @@ fn generate_synthetic(params: &IngestParams, ctx: &StageContext) -> Result<PathB
         n_val: params.split_sizes()[1],
         n_test: params.split_sizes()[2],
         train_agreement: params.train_agreement,
-        eval_agreement: params.eval_agreement,
+        val_agreement: params.val_agreement.unwrap_or(params.eval_agreement),
+        test_agreement: params.eval_agreement,
+        colour_cue: params.colour_cue,
     };
     let folder = ctx.scratch.join("synthetic");
     if folder.exists() {

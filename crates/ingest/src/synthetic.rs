@@ -1,17 +1,20 @@
 //! Built-in synthetic scenes: a generator that writes a Waterbirds-format folder.
 //!
 //! The class is decided by a small foreground object: class 0 is a round shape (a disc or an
-//! ellipse), class 1 an angular one (a triangle or a rectangle), each with a random size,
-//! position, rotation, aspect and colour. The background is one of two textures: "land"
-//! (vertical stripes in greens and browns) or "water" (horizontal waves in blues). The
-//! background agrees with the class (land for class 0, water for class 1) in 95% of training
-//! images and 50% of validation and test images by default, with the class shares of the real
-//! Waterbirds splits, which reproduces its group proportions.
+//! ellipse) usually in a warm colour, class 1 an angular one (a triangle or a rectangle)
+//! usually in violet to magenta, each with a random size, position, rotation and aspect; a
+//! share of objects (`1 - colour_cue`) take any colour, so that the outline matters too. The
+//! background is one of two textures: "land" (vertical stripes in greens and browns) or
+//! "water" (horizontal waves in blues). The background agrees with the class (land for class
+//! 0, water for class 1) in 95% of training images and 50% of validation and test images by
+//! default, with the class shares of the real Waterbirds splits, which reproduces its group
+//! proportions.
 //!
 //! The background is a large, high-contrast cue that differs in both colour and orientation,
-//! while the object covers a few percent of the image and differs from the other class only
-//! in its outline. A small network trained by ERM therefore learns the background first and
-//! fails on the minority groups, which is the situation ExMap is built for.
+//! while the object covers a few percent of the image. A small network trained by ERM learns
+//! the background first and leans on it for the minority groups, which is the situation ExMap
+//! is built for, while its features still carry the object, as a pretrained network's do on
+//! the real Waterbirds, so that last-layer retraining with the right groups can recover.
 //!
 //! Every image is drawn from its own ChaCha stream (the seed, stream = image index + 1), and
 //! the split plan from stream 0, so the bytes depend on the seed only, never on the number of
@@ -36,8 +39,13 @@ pub struct SyntheticSpec {
     pub n_test: usize,
     /// Share of training images whose background agrees with their class.
     pub train_agreement: f64,
-    /// Share of validation and test images whose background agrees with their class.
-    pub eval_agreement: f64,
+    /// Share of validation images whose background agrees with their class.
+    pub val_agreement: f64,
+    /// Share of test images whose background agrees with their class.
+    pub test_agreement: f64,
+    /// Probability that the object's colour comes from its class's palette (warm hues for
+    /// class 0, violet to magenta for class 1) rather than from the whole colour cube.
+    pub colour_cue: f64,
 }
 
 impl Default for SyntheticSpec {
@@ -49,7 +57,9 @@ impl Default for SyntheticSpec {
             n_val: 600,
             n_test: 600,
             train_agreement: 0.95,
-            eval_agreement: 0.5,
+            val_agreement: 0.5,
+            test_agreement: 0.5,
+            colour_cue: 0.9,
         }
     }
 }
@@ -82,7 +92,7 @@ pub fn generate(
     plan.par_iter().enumerate().try_for_each(|(index, planned)| {
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
         rng.set_stream(index as u64 + 1);
-        let pixels = draw(&mut rng, planned.y, planned.place, spec.size);
+        let pixels = draw(&mut rng, planned, spec);
         let path = images.join(file_name(index));
         image::save_buffer(&path, &pixels, spec.size, spec.size, image::ExtendedColorType::Rgb8)
             .map_err(|e| IngestError::file(&path, format!("cannot write image: {e}")))?;
@@ -121,8 +131,8 @@ fn plan(spec: &SyntheticSpec) -> Vec<Planned> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let splits = [
         (spec.n_train, spec.train_agreement),
-        (spec.n_val, spec.eval_agreement),
-        (spec.n_test, spec.eval_agreement),
+        (spec.n_val, spec.val_agreement),
+        (spec.n_test, spec.test_agreement),
     ];
     let mut plan = Vec::new();
     for (split, &(n, agreement)) in splits.iter().enumerate() {
@@ -144,12 +154,17 @@ fn plan(spec: &SyntheticSpec) -> Vec<Planned> {
 }
 
 /// Draws one image as interleaved RGB bytes.
-fn draw(rng: &mut ChaCha8Rng, y: u8, place: u8, size: u32) -> Vec<u8> {
-    let side = size as usize;
-    let scale = size as f32 / 64.0;
+fn draw(rng: &mut ChaCha8Rng, planned: &Planned, spec: &SyntheticSpec) -> Vec<u8> {
+    let side = spec.size as usize;
+    let scale = spec.size as f32 / 64.0;
     let mut canvas = vec![[0f32; 3]; side * side];
-    background(rng, place, side, scale, &mut canvas);
-    foreground(rng, y, side, &mut canvas);
+    background(rng, planned.place, side, scale, &mut canvas);
+    let colour = if rng.random_bool(spec.colour_cue) {
+        palette_colour(rng, planned.y)
+    } else {
+        std::array::from_fn(|_| rng.random_range(20.0..236.0))
+    };
+    foreground(rng, planned.y, colour, side, &mut canvas);
     canvas
         .iter()
         .flat_map(|p| p.map(|v| (v + rng.random_range(-6.0f32..6.0)).clamp(0.0, 255.0) as u8))
@@ -183,9 +198,36 @@ fn background(rng: &mut ChaCha8Rng, place: u8, side: usize, scale: f32, canvas: 
     }
 }
 
+/// A colour from the class's palette: hue 0-50 degrees (red to amber) for class 0 and
+/// 270-330 degrees (violet to magenta) for class 1, saturated and bright, so that neither
+/// palette resembles the green, brown or blue backgrounds.
+fn palette_colour(rng: &mut ChaCha8Rng, y: u8) -> [f32; 3] {
+    let hue = if y == 0 { rng.random_range(0.0..50.0) } else { rng.random_range(270.0..330.0) };
+    let saturation = rng.random_range(0.55f32..1.0);
+    let value = rng.random_range(0.75f32..1.0);
+    hsv_to_rgb(hue, saturation, value).map(|c| 255.0 * c)
+}
+
+/// HSV (hue in degrees, saturation and value in [0, 1]) to RGB in [0, 1].
+fn hsv_to_rgb(hue: f32, saturation: f32, value: f32) -> [f32; 3] {
+    let chroma = value * saturation;
+    let sector = (hue / 60.0).rem_euclid(6.0);
+    let x = chroma * (1.0 - (sector % 2.0 - 1.0).abs());
+    let (r, g, b) = match sector as u32 {
+        0 => (chroma, x, 0.0),
+        1 => (x, chroma, 0.0),
+        2 => (0.0, chroma, x),
+        3 => (0.0, x, chroma),
+        4 => (x, 0.0, chroma),
+        _ => (chroma, 0.0, x),
+    };
+    let m = value - chroma;
+    [r + m, g + m, b + m]
+}
+
 /// The object: a disc or ellipse for class 0, a triangle or rectangle for class 1, all of
-/// equal area, drawn with 4x4 supersampled edges in one random colour.
-fn foreground(rng: &mut ChaCha8Rng, y: u8, side: usize, canvas: &mut [[f32; 3]]) {
+/// equal area, drawn with 4x4 supersampled edges in one colour.
+fn foreground(rng: &mut ChaCha8Rng, y: u8, colour: [f32; 3], side: usize, canvas: &mut [[f32; 3]]) {
     let s = side as f32;
     let radius = rng.random_range(0.09..0.15) * s;
     let margin = REACH * radius + 1.0;
@@ -199,7 +241,6 @@ fn foreground(rng: &mut ChaCha8Rng, y: u8, side: usize, canvas: &mut [[f32; 3]])
         (_, true) => Shape::Triangle,
         (_, false) => Shape::Rectangle { aspect },
     };
-    let colour: [f32; 3] = std::array::from_fn(|_| rng.random_range(20.0..236.0));
     let (sin, cos) = angle.sin_cos();
 
     let low = |v: f32| (v - REACH * radius - 1.0).floor().max(0.0) as usize;
@@ -280,6 +321,45 @@ mod tests {
             for (a, b) in ours.iter().zip(theirs) {
                 assert!(a.abs_diff(b) <= 1, "split {split}: {ours:?} vs {theirs:?}");
             }
+        }
+    }
+
+    #[test]
+    fn validation_and_test_agreement_are_set_separately() {
+        let spec = SyntheticSpec {
+            n_train: 100,
+            n_val: 1000,
+            n_test: 1000,
+            val_agreement: 0.8,
+            test_agreement: 0.5,
+            ..Default::default()
+        };
+        let plan = plan(&spec);
+        let agreeing = |split: u8| plan.iter().filter(|p| p.split == split && p.y == p.place).count();
+        // Rounded per class, so within one image per class of the share.
+        assert!(agreeing(1).abs_diff(800) <= 2, "{}", agreeing(1));
+        assert!(agreeing(2).abs_diff(500) <= 2, "{}", agreeing(2));
+        assert!(agreeing(0).abs_diff(95) <= 2, "{}", agreeing(0));
+    }
+
+    #[test]
+    fn hsv_conversion_hits_the_primaries_and_greys() {
+        let close = |a: [f32; 3], b: [f32; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(hsv_to_rgb(0.0, 1.0, 1.0), [1.0, 0.0, 0.0]));
+        assert!(close(hsv_to_rgb(120.0, 1.0, 1.0), [0.0, 1.0, 0.0]));
+        assert!(close(hsv_to_rgb(240.0, 1.0, 1.0), [0.0, 0.0, 1.0]));
+        assert!(close(hsv_to_rgb(300.0, 1.0, 0.5), [0.5, 0.0, 0.5]));
+        assert!(close(hsv_to_rgb(77.0, 0.0, 0.25), [0.25, 0.25, 0.25]));
+    }
+
+    #[test]
+    fn palettes_keep_the_classes_apart_in_hue() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..200 {
+            let [r, g, b] = palette_colour(&mut rng, 0);
+            assert!(r >= g && g >= b, "class 0 colour {r} {g} {b} is not a warm hue");
+            let [r, g, b] = palette_colour(&mut rng, 1);
+            assert!(b > g && r > g, "class 1 colour {r} {g} {b} is not violet to magenta");
         }
     }
 
