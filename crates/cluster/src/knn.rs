@@ -33,13 +33,60 @@ impl Neighbours {
     }
 }
 
+/// The dot products of every pair of rows of a matrix, computed once (one GEMM) and shared by
+/// the partitions clustered from it: each class's products are a sub-block of the whole
+/// set's.
+#[derive(Clone, Debug)]
+pub struct Gram {
+    n: usize,
+    /// `n * n`, row-major.
+    values: Vec<f32>,
+}
+
+impl Gram {
+    /// Bytes a Gram matrix of `n` rows takes.
+    pub fn bytes(n: usize) -> usize {
+        4 * n * n
+    }
+
+    pub fn new(rows: &Rows) -> Self {
+        let (n, d) = (rows.n, rows.d);
+        let all = MatRef::from_row_major_slice(&rows.values, n, d);
+        let mut products = Mat::<f32>::zeros(n, n);
+        matmul_products(products.as_mut(), all, all);
+        let values =
+            (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| products[(i, j)]);
+        Self { n, values: values.collect() }
+    }
+
+    fn get(&self, i: usize, j: usize) -> f32 {
+        self.values[i * self.n + j]
+    }
+}
+
+/// The rows of a partition as rows of a [`Gram`] matrix: row `i` of the partition is row
+/// `members[i]` of the Gram's matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct GramView<'a> {
+    pub gram: &'a Gram,
+    pub members: &'a [usize],
+}
+
 /// Exact k-nearest neighbours of every row of `rows`; `k` is clamped to `rows.n`.
 pub fn nearest_neighbours(rows: &Rows, k: usize) -> Neighbours {
+    nearest_neighbours_with(rows, k, None)
+}
+
+/// [`nearest_neighbours`], ranking candidates by the products of `shared` when given (its
+/// members must be the rows of `rows`, in order) instead of multiplying the rows again.
+pub fn nearest_neighbours_with(rows: &Rows, k: usize, shared: Option<GramView<'_>>) -> Neighbours {
     let (n, d) = (rows.n, rows.d);
     let k = k.min(n);
     let candidates = (k + EXTRA_CANDIDATES).min(n);
-    let norms: Vec<f32> =
-        (0..n).into_par_iter().map(|i| rows.row(i).iter().map(|v| v * v).sum()).collect();
+    let norms: Vec<f32> = match shared {
+        Some(view) => view.members.iter().map(|&m| view.gram.get(m, m)).collect(),
+        None => (0..n).into_par_iter().map(|i| rows.row(i).iter().map(|v| v * v).sum()).collect(),
+    };
     let all = MatRef::from_row_major_slice(&rows.values, n, d);
     let block = (BLOCK_BYTES / (4 * n.max(1))).clamp(1, 4096);
 
@@ -48,8 +95,17 @@ pub fn nearest_neighbours(rows: &Rows, k: usize) -> Neighbours {
     for start in (0..n).step_by(block) {
         let end = (start + block).min(n);
         let mut out = scores.as_mut().subrows_mut(0, end - start);
-        let lhs = all.subrows(start, end - start);
-        matmul_products(out.as_mut(), lhs, all);
+        match shared {
+            Some(view) => {
+                for r in 0..end - start {
+                    let i = view.members[start + r];
+                    for (j, &m) in view.members.iter().enumerate() {
+                        out[(r, j)] = view.gram.get(i, m);
+                    }
+                }
+            }
+            None => matmul_products(out.as_mut(), all.subrows(start, end - start), all),
+        }
         let out = out.as_ref();
         indices[start * k..end * k].par_chunks_mut(k.max(1)).enumerate().for_each(|(r, slot)| {
             if k == 0 {
@@ -80,15 +136,27 @@ pub fn nearest_neighbours(rows: &Rows, k: usize) -> Neighbours {
     Neighbours { k, indices }
 }
 
-/// Squared Euclidean distance accumulated in `f64`.
+/// Squared Euclidean distance accumulated in `f64`, in eight independent partial sums (so
+/// the compiler can keep them in vector registers) added up at the end.
 pub fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
+    let mut lanes = [0f64; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
         .map(|(&x, &y)| {
             let t = x as f64 - y as f64;
             t * t
         })
-        .sum()
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            let t = x[lane] as f64 - y[lane] as f64;
+            lanes[lane] += t * t;
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// `out = lhs * all^T`.

@@ -23,10 +23,15 @@ pub mod spectrum;
 mod stage;
 
 pub use error::ClusterError;
+pub use knn::{Gram, GramView};
 pub use params::{
     Assign, ClusterEmbeddingsParams, ClusterParams, ClusterSettings, KChoice, KRule, Method,
     NeighbourChoice, NeighbourRule,
 };
-pub use partition::{cluster_partition, eigengap, PartitionReport, PartitionResult};
+pub use partition::{
+    cluster_partition, cluster_partition_shared, eigengap, needs_graph, PartitionReport,
+    PartitionResult,
+};
 pub use rows::{Normalise, Rows};
+pub use spectrum::Solver;
 pub use stage::{ClusterEmbeddingsStage, ClusterStage};

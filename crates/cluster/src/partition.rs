@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::assign::cluster_qr;
 use crate::graph::Graph;
 use crate::kmeans::{kmeans, Points};
-use crate::knn::{nearest_neighbours, squared_distance};
+use crate::knn::{nearest_neighbours_with, squared_distance, GramView};
 use crate::params::{Assign, ClusterSettings, KChoice, Method, NeighbourChoice};
 use crate::spectrum::{smallest_eigenpairs, Solver, Spectrum};
 use crate::{ClusterError, Rows};
@@ -78,12 +78,30 @@ pub fn cluster_partition(
     cluster_partition_with(rows, settings, seed, Solver::Auto)
 }
 
+/// Whether `settings` build the kNN graph (every spectral method, and k-means with the
+/// eigengap's k).
+pub fn needs_graph(settings: &ClusterSettings) -> bool {
+    settings.method != Method::KMeans || matches!(settings.k, KChoice::Rule(_))
+}
+
 /// [`cluster_partition`] with a chosen eigensolver.
 pub fn cluster_partition_with(
     rows: &Rows,
     settings: &ClusterSettings,
     seed: u64,
     solver: Solver,
+) -> Result<PartitionResult, ClusterError> {
+    cluster_partition_shared(rows, settings, seed, solver, None)
+}
+
+/// [`cluster_partition_with`], taking the rows' dot products from a Gram matrix shared with
+/// other partitions of the same samples (see [`crate::knn::Gram`]).
+pub fn cluster_partition_shared(
+    rows: &Rows,
+    settings: &ClusterSettings,
+    seed: u64,
+    solver: Solver,
+    shared: Option<GramView<'_>>,
 ) -> Result<PartitionResult, ClusterError> {
     let started = Instant::now();
     let n = rows.n;
@@ -99,11 +117,10 @@ pub fn cluster_partition_with(
         return Ok(PartitionResult { labels: vec![0], report });
     }
 
-    let needs_graph = settings.method != Method::KMeans || matches!(settings.k, KChoice::Rule(_));
     let mut spectrum = None;
-    if needs_graph {
+    if needs_graph(settings) {
         report.n_neighbors = neighbour_count(n, settings.neighbors);
-        let neighbours = nearest_neighbours(rows, report.n_neighbors);
+        let neighbours = nearest_neighbours_with(rows, report.n_neighbors, shared);
         let graph = Graph::from_neighbours(n, &neighbours);
         report.components = Some(graph.components());
         if report.components > Some(1) {

@@ -9,9 +9,11 @@ use exmap_stage::{types, Port, Stage, StageContext, StageError};
 use serde::Serialize;
 
 use crate::groups::pair_groups;
+use crate::knn::{Gram, GramView};
 use crate::params::{ClusterEmbeddingsParams, ClusterParams, ClusterSettings};
-use crate::partition::{cluster_partition, PartitionReport};
+use crate::partition::{cluster_partition_shared, needs_graph, PartitionReport};
 use crate::scores::{adjusted_rand_index, normalised_mutual_information, purity};
+use crate::spectrum::Solver;
 use crate::{Normalise, Rows};
 
 /// Spectral (or other) clustering of explanation heatmaps into pseudo groups.
@@ -162,6 +164,10 @@ fn read_manifest(path: &Path) -> Result<Manifest, StageError> {
     Ok(Manifest { index, id: table.str("id")?, y: table.i64("y")?, group: table.i64("group")? })
 }
 
+/// The largest Gram matrix computed once for all partitions (8,192 samples); larger sets
+/// multiply each partition's rows on their own, in blocks.
+const SHARED_GRAM_BYTES: usize = 256 << 20;
+
 fn run_clustering(
     source: Source<'_>,
     settings: &ClusterSettings,
@@ -215,14 +221,19 @@ fn run_clustering(
         .num_threads(ctx.threads.max(1))
         .build()
         .map_err(|e| StageError::compute(format!("cannot start worker threads: {e}")))?;
+    // Every partition's dot products are a sub-block of the whole set's: one GEMM serves
+    // them all, when it fits.
+    let gram = (needs_graph(settings) && Gram::bytes(matrix.n) <= SHARED_GRAM_BYTES)
+        .then(|| pool.install(|| Gram::new(&matrix)));
     let mut local = vec![0usize; y.len()];
     let mut global = vec![0usize; y.len()];
     let mut reports = BTreeMap::new();
     let total = partitions.len() as u64;
     for (done, (name, members)) in partitions.iter().enumerate() {
         let subset = matrix.select(members);
+        let shared = gram.as_ref().map(|gram| GramView { gram, members });
         let result = pool
-            .install(|| cluster_partition(&subset, settings, ctx.seed))
+            .install(|| cluster_partition_shared(&subset, settings, ctx.seed, Solver::Auto, shared))
             .map_err(|e| StageError::from(e).with_partition(name))?;
         let mut report = result.report;
         let predicted: Vec<i64> = result.labels.iter().map(|&l| l as i64).collect();

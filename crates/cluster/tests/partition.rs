@@ -156,3 +156,26 @@ fn kmeans_methods_separate_blobs() {
         assert!(ari > 0.99, "{method:?}: ari {ari}");
     }
 }
+
+#[test]
+fn a_shared_gram_matrix_gives_each_partition_the_neighbours_and_labels_of_its_own_products() {
+    let (rows, truth) = common::blobs(&[50, 40, 70], 16, 5);
+    let gram = exmap_cluster::Gram::new(&rows);
+    // A partition of every other row (as a class is a scattered subset of the whole set).
+    let members: Vec<usize> = (0..rows.n).filter(|i| i % 2 == 1).collect();
+    let subset = rows.select(&members);
+    let view = exmap_cluster::GramView { gram: &gram, members: &members };
+    let own = exmap_cluster::knn::nearest_neighbours(&subset, 6);
+    let shared = exmap_cluster::knn::nearest_neighbours_with(&subset, 6, Some(view));
+    assert_eq!(own.indices, shared.indices);
+
+    let settings = ClusterSettings::default();
+    let alone = cluster_partition(&subset, &settings, 3).unwrap();
+    let together =
+        exmap_cluster::cluster_partition_shared(&subset, &settings, 3, Solver::Auto, Some(view))
+            .unwrap();
+    assert_eq!(alone.labels, together.labels);
+    assert_eq!(alone.report.k, 3);
+    let subset_truth: Vec<i64> = members.iter().map(|&i| truth[i]).collect();
+    assert_eq!(adjusted_rand_index(&as_i64(&together.labels), &subset_truth), 1.0);
+}
