@@ -91,20 +91,22 @@ pub fn nearest_neighbours_with(rows: &Rows, k: usize, shared: Option<GramView<'_
     let block = (BLOCK_BYTES / (4 * n.max(1))).clamp(1, 4096);
 
     let mut indices = vec![0usize; n * k];
-    let mut scores = Mat::<f32>::zeros(block.min(n), n);
+    // Column r of a block holds the products of its row r with every row: contiguous, as the
+    // ranking reads it.
+    let mut scores = Mat::<f32>::zeros(n, block.min(n));
     for start in (0..n).step_by(block) {
         let end = (start + block).min(n);
-        let mut out = scores.as_mut().subrows_mut(0, end - start);
+        let mut out = scores.as_mut().subcols_mut(0, end - start);
         match shared {
             Some(view) => {
                 for r in 0..end - start {
                     let i = view.members[start + r];
                     for (j, &m) in view.members.iter().enumerate() {
-                        out[(r, j)] = view.gram.get(i, m);
+                        out[(j, r)] = view.gram.get(i, m);
                     }
                 }
             }
-            None => matmul_products(out.as_mut(), all.subrows(start, end - start), all),
+            None => matmul_products(out.as_mut(), all, all.subrows(start, end - start)),
         }
         let out = out.as_ref();
         indices[start * k..end * k].par_chunks_mut(k.max(1)).enumerate().for_each(|(r, slot)| {
@@ -112,17 +114,29 @@ pub fn nearest_neighbours_with(rows: &Rows, k: usize, shared: Option<GramView<'_
                 return;
             }
             let i = start + r;
-            let approx = |j: usize| norms[i] + norms[j] - 2.0 * out[(r, j)];
-            let mut order: Vec<usize> = (0..n).collect();
-            if candidates < n {
-                order.select_nth_unstable_by(candidates - 1, |&a, &b| {
-                    approx(a).total_cmp(&approx(b)).then(a.cmp(&b))
-                });
-                order.truncate(candidates);
+            let order: Vec<usize> = if candidates < n {
+                // Rank by |x_j|^2 - 2 x_i.x_j (|x_i|^2 is the same for every j), packed with
+                // the index into one integer key: order-preserving bits of the score above,
+                // the index below, so ties go to the lower index.
+                let products = out.col(r).try_as_col_major().expect("a column-major block");
+                let mut keys: Vec<u64> = products
+                    .as_slice()
+                    .iter()
+                    .zip(&norms)
+                    .enumerate()
+                    .map(|(j, (&p, &norm))| (ordered_bits(norm - 2.0 * p) << 32) | j as u64)
+                    .collect();
+                keys.select_nth_unstable(candidates - 1);
+                keys.truncate(candidates);
+                let mut order: Vec<usize> =
+                    keys.iter().map(|&key| (key & 0xffff_ffff) as usize).collect();
                 if !order.contains(&i) {
                     order.push(i);
                 }
-            }
+                order
+            } else {
+                (0..n).collect()
+            };
             let mut exact: Vec<(f64, usize)> = order
                 .into_iter()
                 .map(|j| (squared_distance(rows.row(i), rows.row(j)), j))
@@ -134,6 +148,13 @@ pub fn nearest_neighbours_with(rows: &Rows, k: usize, shared: Option<GramView<'_
         });
     }
     Neighbours { k, indices }
+}
+
+/// The bits of `x` as an unsigned integer that sorts like `x` (negative values below positive
+/// ones, NaN above everything).
+fn ordered_bits(x: f32) -> u64 {
+    let bits = x.to_bits();
+    u64::from(if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 })
 }
 
 /// Squared Euclidean distance accumulated in `f64`, in eight independent partial sums (so
@@ -159,7 +180,22 @@ pub fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
     lanes.iter().sum::<f64>() + tail
 }
 
-/// `out = lhs * all^T`.
-fn matmul_products(out: faer::MatMut<'_, f32>, lhs: MatRef<'_, f32>, all: MatRef<'_, f32>) {
-    faer::linalg::matmul::matmul(out, Accum::Replace, lhs, all.transpose(), 1.0, Par::rayon(0));
+/// `out = lhs * rhs^T`.
+fn matmul_products(out: faer::MatMut<'_, f32>, lhs: MatRef<'_, f32>, rhs: MatRef<'_, f32>) {
+    faer::linalg::matmul::matmul(out, Accum::Replace, lhs, rhs.transpose(), 1.0, Par::rayon(0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_bits_sort_like_the_floats() {
+        let values = [f32::NEG_INFINITY, -3.5, -1e-30, -0.0, 0.0, 1e-30, 2.0, 7.25, f32::INFINITY];
+        for pair in values.windows(2) {
+            assert!(ordered_bits(pair[0]) <= ordered_bits(pair[1]), "{pair:?}");
+        }
+        assert!(ordered_bits(-0.0) < ordered_bits(1e-30));
+        assert!(ordered_bits(f32::NAN) > ordered_bits(f32::INFINITY));
+    }
 }
