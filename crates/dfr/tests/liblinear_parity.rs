@@ -76,7 +76,7 @@ fn check(name: &str, fits: &[GoldenFit], setting: &Setting) {
 
     for golden in fits {
         let outcome = set.fit(golden.c, None, &setting.options);
-        assert!(outcome.converged, "{name} C={}", golden.c);
+        assert!(outcome.converged, "{name} C={} tol={}", golden.c, setting.options.tolerance);
         let model = &outcome.model;
         for (k, positive) in positives.iter().enumerate() {
             let signs: Vec<f64> =
