@@ -213,12 +213,14 @@ fn fit_binary_in(
         active = kept;
 
         let passes = solve_quadratic_model(
-            order,
             design,
             &active,
             QuadraticModel { w: &w, gradient: &gradient, curvature: &curvature, weight: &weight },
-            inner_tolerance * norm_at_zero,
-            options.max_inner_passes,
+            InnerLimits {
+                order,
+                tolerance: inner_tolerance * norm_at_zero,
+                max_passes: options.max_inner_passes,
+            },
             &mut direction,
             &mut x_direction,
         );
@@ -268,20 +270,27 @@ struct QuadraticModel<'a> {
     weight: &'a [f64],
 }
 
+/// How the inner coordinate descent runs: its visiting order, the subgradient norm at which it
+/// stops, and its pass limit.
+struct InnerLimits {
+    order: Order,
+    tolerance: f64,
+    max_passes: usize,
+}
+
 /// Minimises the quadratic model plus the L1 term over `active` by coordinate descent in
 /// `order`.
 /// Writes the step into `direction` (zero outside `active`) and `X direction` into
 /// `x_direction`; returns the number of passes made.
 fn solve_quadratic_model(
-    order: Order,
     design: &Design,
     active: &[usize],
     model: QuadraticModel,
-    tolerance: f64,
-    max_passes: usize,
+    limits: InnerLimits,
     direction: &mut [f64],
     x_direction: &mut [f64],
 ) -> usize {
+    let InnerLimits { order, tolerance, max_passes } = limits;
     let n = design.rows;
     direction.fill(0.0);
     x_direction.fill(0.0);

@@ -335,7 +335,8 @@ mod tests {
             ..Default::default()
         };
         let plan = plan(&spec);
-        let agreeing = |split: u8| plan.iter().filter(|p| p.split == split && p.y == p.place).count();
+        let agreeing =
+            |split: u8| plan.iter().filter(|p| p.split == split && p.y == p.place).count();
         // Rounded per class, so within one image per class of the share.
         assert!(agreeing(1).abs_diff(800) <= 2, "{}", agreeing(1));
         assert!(agreeing(2).abs_diff(500) <= 2, "{}", agreeing(2));
