@@ -105,7 +105,11 @@ fn quickstart_sweep_rerun_and_verify() {
     let status = exmap(&["status", "--store", store]);
     assert!(status.status.success());
     let text = stdout(&status);
-    assert!(text.contains("run records: 3"), "{text}");
+    let records = text
+        .lines()
+        .find_map(|line| line.strip_prefix("run records: "))
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    assert!(records.is_some_and(|n| n >= 3), "three runs were recorded: {text}");
     assert!(text.contains("latest run: 0 ran"), "{text}");
     let gc = exmap(&["gc", "--store", store, "--keep-runs", "1", "--grace-minutes", "0"]);
     assert!(gc.status.success());
