@@ -23,11 +23,19 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(|_| {})
+}
+
+/// The fixture with the model's final layer set by `edit` (given `fc.weight` and `fc.bias`).
+fn fixture_with(edit: impl Fn(&mut [Tensor])) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     tch::manual_seed(11);
     let vs = nn::VarStore::new(Device::Cpu);
     let config = ResNetConfig { arch: Arch::ResNet18, stem: Stem::Small, num_classes: 2 };
     let _model = ResNet::new(&vs.root(), config);
+    let variables = vs.variables();
+    let mut fc = [variables["fc.weight"].shallow_clone(), variables["fc.bias"].shallow_clone()];
+    tch::no_grad(|| edit(&mut fc));
     let info = ModelInfo {
         config,
         mean: Some([0.5, 0.5, 0.5]),
@@ -170,4 +178,29 @@ fn parameters_reject_unknown_keys_and_bad_values() {
     assert!(ExplainStage.validate(&params).is_ok());
     let bad = ExplainParams { steps: 0, ..ExplainParams::default() };
     assert!(ExplainStage.validate(&bad).unwrap_err().contains("`steps`"));
+}
+
+#[test]
+fn a_nan_heatmap_is_an_error_naming_the_sample() {
+    let fixture = fixture_with(|fc| {
+        let _ = fc[0].fill_(f64::NAN);
+    });
+    let params = ExplainParams { size: 8, ..ExplainParams::default() };
+    let err = run(&fixture, &params, "h.safetensors").unwrap_err().to_string();
+    // `b` is the first validation row.
+    assert!(err.contains("`b`") && err.contains("NaN"), "{err}");
+    assert!(!fixture.dir.path().join("h.safetensors").exists(), "nothing may be written");
+}
+
+#[test]
+fn an_all_zero_relevance_stays_an_all_zero_heatmap() {
+    let fixture = fixture_with(|fc| {
+        let _ = fc[0].zero_();
+        let _ = fc[1].zero_();
+    });
+    let params = ExplainParams { size: 8, ..ExplainParams::default() };
+    let out = run(&fixture, &params, "h.safetensors").unwrap();
+    let (shape, heatmaps, _, _) = read(&out);
+    assert_eq!(shape, vec![4, 3 * 8 * 8]);
+    assert!(heatmaps.iter().all(|&v| v == 0.0), "a zero model gave a non-zero heatmap");
 }
