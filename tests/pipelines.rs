@@ -62,6 +62,12 @@ fn quickstart_sweep_rerun_and_verify() {
     assert_eq!(count("explain@"), 2, "{rows:?}");
     assert_eq!(count("cluster@"), 4, "{rows:?}");
     assert_eq!(count("exmap_global@"), 4, "{rows:?}");
+    // One report row per cell, each labelled with its cell.
+    let report = std::fs::read_to_string(Path::new(out).join("report/markdown.md")).unwrap();
+    let labelled: std::collections::BTreeSet<&str> =
+        report.lines().filter(|l| l.starts_with("| ExMap global [")).collect();
+    assert_eq!(labelled.len(), 4, "{report}");
+    assert!(report.contains("| ExMap global [gradcam-3] |"), "{report}");
 
     // The plain pipeline shares everything upstream with the sweep's cells.
     let mut args = vec!["run", "pipelines/ci.yaml"];

@@ -101,8 +101,14 @@ impl Stage for ReportStage {
 
 /// Reads every connected input and assembles the report.
 pub fn build_report(params: &ReportParams, ctx: &StageContext) -> Result<Report, StageError> {
-    let results =
+    let mut results =
         ctx.inputs("results").iter().map(|p| read_result(p)).collect::<Result<Vec<_>, _>>()?;
+    // In a sweep, rows (and clusterings) are told apart by the cell of the node behind them.
+    for (result, source) in results.iter_mut().zip(ctx.sources("results")) {
+        if let Some(cell) = sweep_cell(source) {
+            result.label = format!("{} [{cell}]", result.label);
+        }
+    }
     let rows = result_rows(&results);
     let baseline = gap_baseline(&rows);
     let mut notes = Vec::new();
@@ -110,12 +116,17 @@ pub fn build_report(params: &ReportParams, ctx: &StageContext) -> Result<Report,
         notes.push("No results were connected to input `results`.".to_string());
     }
 
-    let diagnostics = ctx
+    let mut diagnostics = ctx
         .inputs("diagnostics")
         .iter()
         .enumerate()
         .map(|(i, p)| read_diagnostics(p, i))
         .collect::<Result<Vec<_>, _>>()?;
+    for (doc, source) in diagnostics.iter_mut().zip(ctx.sources("diagnostics")) {
+        if let Some(cell) = sweep_cell(source) {
+            doc.title = format!("{} [{cell}]", doc.title);
+        }
+    }
     let mut figures = Vec::new();
     for doc in &diagnostics {
         for partition in &doc.partitions {
@@ -222,6 +233,11 @@ fn heatmap_figures(
         }
     }
     Ok(())
+}
+
+/// The sweep cell of a node id (`exmap_local@lrp-kmeans` is in cell `lrp-kmeans`).
+fn sweep_cell(node: &str) -> Option<&str> {
+    node.split_once('@').map(|(_, cell)| cell).filter(|cell| !cell.is_empty())
 }
 
 /// Stage id, seed, version and the digest of every input artefact.

@@ -247,6 +247,7 @@ impl<'a> Runner<'a> {
         for path in &node.external {
             external.insert(path.display().to_string(), self.stat_cache.digest(path)?);
         }
+        let sources = gathered_sources(plan, node, stage.as_ref());
         Ok(Some(KeyManifest {
             format: KEY_FORMAT,
             kind: node.kind.clone(),
@@ -254,6 +255,7 @@ impl<'a> Runner<'a> {
             params: node.params.clone(),
             seed: node.seed,
             inputs,
+            sources,
             external,
             libtorch: self.options.libtorch.clone(),
             device: device_class(self.options.device).to_string(),
@@ -443,6 +445,9 @@ impl<'a> Runner<'a> {
                 ctx = ctx.with_input(port, paths);
             }
         }
+        for (port, nodes) in &manifest.sources {
+            ctx = ctx.with_sources(port, nodes.clone());
+        }
         for port in &node.outputs {
             let path = scratch.join(format!("{}.{}", port.name, port.ty.format.extension()));
             ctx = ctx.with_output(port.name, path);
@@ -598,6 +603,24 @@ impl<'a> Runner<'a> {
 }
 
 /// Groups node indices into levels: every input of a node lies in an earlier level.
+/// The ids of the nodes bound to each gathering input port of `node`.
+fn gathered_sources(
+    plan: &Plan,
+    node: &Node,
+    stage: &dyn exmap_stage::DynStage,
+) -> BTreeMap<String, Vec<String>> {
+    stage
+        .inputs(&node.params)
+        .into_iter()
+        .filter(|port| port.many)
+        .filter_map(|port| {
+            let bindings = node.inputs.get(port.name)?;
+            let ids = bindings.iter().map(|b| plan.nodes[b.node].id.clone()).collect();
+            Some((port.name.to_string(), ids))
+        })
+        .collect()
+}
+
 pub(crate) fn levels(plan: &Plan) -> Vec<Vec<usize>> {
     let mut depth = vec![0usize; plan.nodes.len()];
     for (i, node) in plan.nodes.iter().enumerate() {

@@ -12,12 +12,14 @@
 //! - the digests of every input artefact, by port, in binding order; because these are
 //!   digests of bytes, an upstream stage that re-runs and produces identical bytes leaves
 //!   every downstream key unchanged (early cutoff);
+//! - for gathering inputs only (a report's `results: [...]`), the ids of the nodes that
+//!   produced them, since such a stage labels what it gathers by where it came from;
 //! - the digests of external inputs (dataset folders) by path;
 //! - the libtorch version and the device class (`cpu`, `cuda`), since results differ across
 //!   them.
 //!
-//! What stays out: thread counts, store and output paths, log settings, the node's id in the
-//! pipeline (the same stage in two pipelines shares its result), and timestamps.
+//! What stays out: thread counts, store and output paths, log settings, the node's own id in
+//! the pipeline (the same stage in two pipelines shares its result), and timestamps.
 //!
 //! The encoding is type-tagged and length-prefixed: every value starts with a tag byte
 //! (null, bool, integer, float, string, array, object) and every string and container with
@@ -43,6 +45,10 @@ pub struct KeyManifest {
     pub params: Value,
     pub seed: u64,
     pub inputs: BTreeMap<String, Vec<Digest>>,
+    /// Producing node ids of gathering inputs, by port; empty for most stages, and then not
+    /// encoded at all, so that keys of stages without gathering inputs are unaffected.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, Vec<String>>,
     pub external: BTreeMap<String, Digest>,
     pub libtorch: String,
     pub device: String,
@@ -75,6 +81,20 @@ impl KeyManifest {
         }
         encode_str(&mut sink, &self.libtorch);
         encode_str(&mut sink, &self.device);
+        // Last and only when present: a manifest without sources encodes as before, and one
+        // with sources cannot collide with one without (its encoding is strictly longer and
+        // every earlier part is self-delimiting).
+        if !self.sources.is_empty() {
+            encode_str(&mut sink, "sources");
+            encode_u64(&mut sink, self.sources.len() as u64);
+            for (port, nodes) in &self.sources {
+                encode_str(&mut sink, port);
+                encode_u64(&mut sink, nodes.len() as u64);
+                for node in nodes {
+                    encode_str(&mut sink, node);
+                }
+            }
+        }
         Digest::from_bytes(*hasher.finalize().as_bytes())
     }
 
@@ -103,6 +123,11 @@ impl KeyManifest {
         }
         for port in previous.inputs.keys().filter(|p| !self.inputs.contains_key(*p)) {
             out.push(format!("input `{port}` was removed"));
+        }
+        for (port, nodes) in &self.sources {
+            if previous.sources.get(port) != Some(nodes) {
+                out.push(format!("the nodes gathered by `{port}` changed"));
+            }
         }
         for (path, digest) in &self.external {
             if previous.external.get(path) != Some(digest) {
@@ -200,6 +225,7 @@ mod tests {
             params,
             seed: 1,
             inputs: BTreeMap::new(),
+            sources: BTreeMap::new(),
             external: BTreeMap::new(),
             libtorch: "2.13.0".into(),
             device: "cpu".into(),
@@ -208,6 +234,24 @@ mod tests {
 
     fn key(params: Value) -> Digest {
         manifest(params).key()
+    }
+
+    #[test]
+    fn gathered_sources_enter_the_key_only_when_present() {
+        let plain = manifest(json!({}));
+        let mut gathered = plain.clone();
+        gathered.sources.insert("results".into(), vec!["dfr@a".into(), "dfr@b".into()]);
+        let mut renamed = gathered.clone();
+        renamed.sources.insert("results".into(), vec!["dfr@a".into(), "dfr@c".into()]);
+        assert_ne!(plain.key(), gathered.key());
+        assert_ne!(gathered.key(), renamed.key());
+        assert_eq!(renamed.differences(&gathered), vec!["the nodes gathered by `results` changed"]);
+        // Round trip through the history file format, with and without sources.
+        for m in [&plain, &gathered] {
+            let back: KeyManifest =
+                serde_json::from_str(&serde_json::to_string(m).unwrap()).unwrap();
+            assert_eq!(back.key(), m.key());
+        }
     }
 
     #[test]

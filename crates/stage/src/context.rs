@@ -40,6 +40,7 @@ pub struct StageContext<'a> {
     pub scratch: PathBuf,
     pub progress: &'a dyn Progress,
     inputs: BTreeMap<String, Vec<PathBuf>>,
+    sources: BTreeMap<String, Vec<String>>,
     outputs: BTreeMap<String, PathBuf>,
 }
 
@@ -58,6 +59,7 @@ impl<'a> StageContext<'a> {
             scratch,
             progress,
             inputs: BTreeMap::new(),
+            sources: BTreeMap::new(),
             outputs: BTreeMap::new(),
         }
     }
@@ -66,6 +68,19 @@ impl<'a> StageContext<'a> {
     pub fn with_input(mut self, name: &str, paths: Vec<PathBuf>) -> Self {
         self.inputs.insert(name.to_string(), paths);
         self
+    }
+
+    /// Names the nodes that produced the artefacts of gathering input `name`, in the order of
+    /// [`StageContext::inputs`]. The runner includes these names in the stage's key.
+    pub fn with_sources(mut self, name: &str, nodes: Vec<String>) -> Self {
+        self.sources.insert(name.to_string(), nodes);
+        self
+    }
+
+    /// The ids of the nodes that produced gathering input `name` (`exmap_local@lrp-kmeans`,
+    /// say), in the order of [`StageContext::inputs`]; empty when not known.
+    pub fn sources(&self, name: &str) -> &[String] {
+        self.sources.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Sets the file that output port `name` must be written to.
