@@ -146,9 +146,11 @@ impl TensorWriter {
     }
 }
 
-/// Writes one large tensor to a safetensors file chunk by chunk, so that a dataset's images
-/// never need to be in memory at once. The header is written first from the declared shape;
-/// [`TensorStreamWriter::finish`] checks that exactly the declared number of bytes arrived.
+/// Writes large tensors to a safetensors file chunk by chunk, so that a dataset's images (or a
+/// split's heatmaps) never need to be in memory at once. The header is written first from the
+/// declared dtypes and shapes; the tensors' bytes then follow one another in the declared
+/// order, and [`TensorStreamWriter::finish`] checks that exactly the declared number of bytes
+/// arrived.
 pub struct TensorStreamWriter {
     path: PathBuf,
     file: std::io::BufWriter<File>,
@@ -157,6 +159,7 @@ pub struct TensorStreamWriter {
 }
 
 impl TensorStreamWriter {
+    /// A file holding the single tensor `name`.
     pub fn create(
         path: &Path,
         name: &str,
@@ -164,17 +167,30 @@ impl TensorStreamWriter {
         shape: &[usize],
         metadata: &BTreeMap<String, String>,
     ) -> Result<Self, ArtefactError> {
-        let expected = shape.iter().product::<usize>() * dtype.size();
+        Self::create_many(path, &[(name, dtype, shape)], metadata)
+    }
+
+    /// A file holding `tensors`, whose bytes are written in the order listed.
+    pub fn create_many(
+        path: &Path,
+        tensors: &[(&str, DType, &[usize])],
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Self, ArtefactError> {
         let mut header = Map::new();
         if !metadata.is_empty() {
             let entries: Map<String, Value> =
                 metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             header.insert("__metadata__".into(), Value::Object(entries));
         }
-        header.insert(
-            name.to_string(),
-            json!({"dtype": dtype.name(), "shape": shape, "data_offsets": [0, expected]}),
-        );
+        let mut expected = 0;
+        for &(name, dtype, shape) in tensors {
+            let bytes = shape.iter().product::<usize>() * dtype.size();
+            header.insert(
+                name.to_string(),
+                json!({"dtype": dtype.name(), "shape": shape, "data_offsets": [expected, expected + bytes]}),
+            );
+            expected += bytes;
+        }
         let mut header_bytes = serde_json::to_vec(&Value::Object(header)).expect("json header");
         while !header_bytes.len().is_multiple_of(8) {
             header_bytes.push(b' ');
@@ -187,7 +203,7 @@ impl TensorStreamWriter {
         Ok(Self { path: path.to_path_buf(), file, expected, written: 0 })
     }
 
-    /// Appends the next bytes of the tensor, in row-major order.
+    /// Appends the next bytes, in row-major order, the tensors one after another.
     pub fn write_chunk(&mut self, bytes: &[u8]) -> Result<(), ArtefactError> {
         if self.written + bytes.len() > self.expected {
             return Err(ArtefactError::Format {
@@ -435,6 +451,36 @@ mod tests {
         TensorWriter::new()
             .add("images", Tensor::from_u8(vec![2, 3, 2, 2], bytes))
             .metadata("classes", "2")
+            .write(&b)
+            .unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
+
+    #[test]
+    fn several_streamed_tensors_in_name_order_equal_those_written_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let maps: Vec<f32> = (0..6).map(|i| i as f32 * 0.5 - 1.0).collect();
+        let (pred, rows) = (vec![1i64, 0, 1], vec![4i64, 7, 9]);
+        let tensors = [
+            ("heatmaps", DType::F32, &[3usize, 2][..]),
+            ("pred", DType::I64, &[3][..]),
+            ("rows", DType::I64, &[3][..]),
+        ];
+        let mut stream = TensorStreamWriter::create_many(&a, &tensors, &BTreeMap::new()).unwrap();
+        for chunk in maps.chunks(2) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+            stream.write_chunk(&bytes).unwrap();
+        }
+        for values in [&pred, &rows] {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            stream.write_chunk(&bytes).unwrap();
+        }
+        stream.finish().unwrap();
+        TensorWriter::new()
+            .add("heatmaps", Tensor::from_f32(vec![3, 2], &maps))
+            .add("pred", Tensor::from_i64(vec![3], &pred))
+            .add("rows", Tensor::from_i64(vec![3], &rows))
             .write(&b)
             .unwrap();
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());

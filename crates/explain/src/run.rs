@@ -1,9 +1,10 @@
 //! The body of the `explain` stage: read the split, explain it batch by batch, write the
 //! heatmaps artefact.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use exmap_artefact::{read_table, DType, Tensor as ArtefactTensor, TensorFile, TensorWriter};
+use exmap_artefact::{read_table, DType, TensorFile, TensorStreamWriter};
 use exmap_models::{load_model_artefact, ModelInfo, ResNet};
 use exmap_stage::{Device, StageContext, StageError};
 use tch::{Kind, Tensor};
@@ -66,38 +67,65 @@ pub(crate) fn explain_split(params: &ExplainParams, ctx: &StageContext) -> Resul
     let explainer = Explainer { params, model: &model, info: &info, lrp, baseline };
 
     let total = split.rows.len();
-    let (mut heatmaps, mut preds, mut dim) = (Vec::new(), Vec::with_capacity(total), 0);
-    for start in (0..total).step_by(params.batch_size as usize) {
-        let end = (start + params.batch_size as usize).min(total);
-        let xs = images.batch(&split.rows[start..end])?.to(device);
-        let labels = Tensor::from_slice(&split.labels[start..end]).to(device);
-        let (maps, pred) = explainer.explain(&xs, &labels);
-        let maps = maps.to(tch::Device::Cpu).contiguous();
-        check_finite(&maps, &split.ids[start..end])?;
-        dim = maps.size()[1];
-        heatmaps.extend(Vec::<f32>::try_from(&maps.flatten(0, -1)).map_err(compute)?);
-        preds.extend(Vec::<i64>::try_from(&pred.to(tch::Device::Cpu)).map_err(compute)?);
-        ctx.progress("explain", end as u64, total as u64);
-    }
-
     let side = if params.size > 0 { params.size } else { images.shape[2] };
     let channels = match (params.method, params.channels) {
         (Method::Gradcam, _) => "single",
         (_, crate::heatmap::Channels::Signed3) => "signed3",
         (_, crate::heatmap::Channels::Sum) => "sum",
     };
-    let mut writer = TensorWriter::new();
-    writer
-        .add("heatmaps", ArtefactTensor::from_f32(vec![total, dim as usize], &heatmaps))
-        .add("rows", ArtefactTensor::from_i64(vec![total], &split.rows))
-        .add("pred", ArtefactTensor::from_i64(vec![total], &preds))
-        .metadata("method", method_name(params.method))
-        .metadata("channels", channels)
-        .metadata("size", side.to_string())
-        .metadata("split", params.split.clone())
-        .metadata("target", format!("{:?}", params.target).to_lowercase());
-    writer.write(ctx.output("heatmaps")?)?;
-    Ok(())
+    let metadata: BTreeMap<String, String> = [
+        ("method", method_name(params.method).to_string()),
+        ("channels", channels.to_string()),
+        ("size", side.to_string()),
+        ("split", params.split.clone()),
+        ("target", format!("{:?}", params.target).to_lowercase()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+
+    // Each batch's heatmaps go to the file as soon as they are checked, so memory holds one
+    // batch, not the split; a failure removes the partial file.
+    let out = ctx.output("heatmaps")?;
+    let written = (|| -> Result<(), StageError> {
+        let mut writer: Option<TensorStreamWriter> = None;
+        let mut preds = Vec::with_capacity(total);
+        for start in (0..total).step_by(params.batch_size as usize) {
+            let end = (start + params.batch_size as usize).min(total);
+            let xs = images.batch(&split.rows[start..end])?.to(device);
+            let labels = Tensor::from_slice(&split.labels[start..end]).to(device);
+            let (maps, pred) = explainer.explain(&xs, &labels);
+            let maps = maps.to(tch::Device::Cpu).contiguous();
+            check_finite(&maps, &split.ids[start..end])?;
+            let writer = match &mut writer {
+                Some(writer) => writer,
+                None => {
+                    let dim = maps.size()[1] as usize;
+                    let tensors = [
+                        ("heatmaps", DType::F32, &[total, dim][..]),
+                        ("pred", DType::I64, &[total][..]),
+                        ("rows", DType::I64, &[total][..]),
+                    ];
+                    writer.insert(TensorStreamWriter::create_many(out, &tensors, &metadata)?)
+                }
+            };
+            let values = Vec::<f32>::try_from(&maps.flatten(0, -1)).map_err(compute)?;
+            writer.write_chunk(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())?;
+            preds.extend(Vec::<i64>::try_from(&pred.to(tch::Device::Cpu)).map_err(compute)?);
+            ctx.progress("explain", end as u64, total as u64);
+        }
+        let mut writer = writer
+            .ok_or_else(|| StageError::data(format!("split `{}` has no samples", params.split)))?;
+        for values in [&preds, &split.rows] {
+            writer.write_chunk(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())?;
+        }
+        writer.finish()?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    written
 }
 
 impl Explainer<'_> {
