@@ -38,9 +38,7 @@ impl Neighbours {
 /// set's.
 #[derive(Clone, Debug)]
 pub struct Gram {
-    n: usize,
-    /// `n * n`, row-major.
-    values: Vec<f32>,
+    products: Mat<f32>,
 }
 
 impl Gram {
@@ -54,13 +52,11 @@ impl Gram {
         let all = MatRef::from_row_major_slice(&rows.values, n, d);
         let mut products = Mat::<f32>::zeros(n, n);
         matmul_products(products.as_mut(), all, all);
-        let values =
-            (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| products[(i, j)]);
-        Self { n, values: values.collect() }
+        Self { products }
     }
 
     fn get(&self, i: usize, j: usize) -> f32 {
-        self.values[i * self.n + j]
+        self.products[(i, j)]
     }
 }
 

@@ -196,13 +196,7 @@ pub fn gc(
     pinned: &BTreeSet<Digest>,
     grace: std::time::Duration,
 ) -> Result<GcSummary, RunnerError> {
-    let runs_dir = store.root().join("runs");
-    let mut runs: Vec<_> = std::fs::read_dir(&runs_dir)
-        .map_err(|e| RunnerError::io(&runs_dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    runs.sort();
+    let runs = store.run_records()?;
     let mut keep: BTreeSet<Digest> = pinned.clone();
     for run in runs.iter().rev().take(keep_runs) {
         let text = std::fs::read_to_string(run).unwrap_or_default();
@@ -228,22 +222,19 @@ pub fn gc(
     let young = |meta: &std::fs::Metadata| {
         meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age < grace)
     };
-    let blobs = store.root().join("blobs");
-    for shard in std::fs::read_dir(&blobs).map_err(|e| RunnerError::io(&blobs, e))?.flatten() {
-        for blob in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
-            let name = blob.file_name().to_string_lossy().into_owned();
-            if Digest::parse(&name).is_some_and(|d| live_blobs.contains(&d)) {
-                continue;
-            }
-            let meta = blob.metadata().ok();
-            if meta.as_ref().is_some_and(young) {
-                summary.young_blobs += 1;
-                continue;
-            }
-            if std::fs::remove_file(blob.path()).is_ok() {
-                summary.removed_bytes += meta.map(|m| m.len()).unwrap_or(0);
-                summary.removed_blobs += 1;
-            }
+    for blob in store.blob_files()? {
+        let name = blob.file_name().to_string_lossy().into_owned();
+        if Digest::parse(&name).is_some_and(|d| live_blobs.contains(&d)) {
+            continue;
+        }
+        let meta = blob.metadata().ok();
+        if meta.as_ref().is_some_and(young) {
+            summary.young_blobs += 1;
+            continue;
+        }
+        if std::fs::remove_file(blob.path()).is_ok() {
+            summary.removed_bytes += meta.map(|m| m.len()).unwrap_or(0);
+            summary.removed_blobs += 1;
         }
     }
     let scratch = store.root().join("tmp");
@@ -291,23 +282,14 @@ pub struct RunSummary {
 /// Counts what `store` holds, reading only file metadata and the latest run record.
 pub fn store_status(store: &Store) -> Result<StoreStatus, RunnerError> {
     let mut status = StoreStatus { results: store.actions().len(), ..Default::default() };
-    let blobs = store.root().join("blobs");
-    for shard in std::fs::read_dir(&blobs).map_err(|e| RunnerError::io(&blobs, e))?.flatten() {
-        for blob in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
-            status.blobs += 1;
-            status.blob_bytes += blob.metadata().map(|m| m.len()).unwrap_or(0);
-        }
+    for blob in store.blob_files()? {
+        status.blobs += 1;
+        status.blob_bytes += blob.metadata().map(|m| m.len()).unwrap_or(0);
     }
     let scratch = store.root().join("tmp");
     status.scratch_folders =
         std::fs::read_dir(&scratch).map_err(|e| RunnerError::io(&scratch, e))?.count();
-    let runs_dir = store.root().join("runs");
-    let mut runs: Vec<_> = std::fs::read_dir(&runs_dir)
-        .map_err(|e| RunnerError::io(&runs_dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    runs.sort();
+    let runs = store.run_records()?;
     status.runs = runs.len();
     if let Some(latest) = runs.last() {
         let text = std::fs::read_to_string(latest).map_err(|e| RunnerError::io(latest, e))?;

@@ -140,6 +140,28 @@ impl Store {
             .collect()
     }
 
+    /// The run record files, oldest first (their names start with the time they were opened).
+    pub fn run_records(&self) -> Result<Vec<PathBuf>, RunnerError> {
+        let dir = self.root.join("runs");
+        let mut runs: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(|e| RunnerError::io(&dir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        runs.sort();
+        Ok(runs)
+    }
+
+    /// Every file in the blob folders (committed blobs and any temp file left beside them).
+    pub fn blob_files(&self) -> Result<Vec<fs::DirEntry>, RunnerError> {
+        let dir = self.root.join("blobs");
+        let shards = fs::read_dir(&dir).map_err(|e| RunnerError::io(&dir, e))?;
+        Ok(shards
+            .flatten()
+            .flat_map(|shard| fs::read_dir(shard.path()).into_iter().flatten().flatten())
+            .collect())
+    }
+
     /// Blocks until this process holds the lock of `key`.
     pub fn lock(&self, key: &Digest) -> Result<KeyLock, RunnerError> {
         let path = self.root.join("locks").join(format!("{}.lock", key.to_hex()));
